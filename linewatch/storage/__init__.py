@@ -1,0 +1,26 @@
+"""Storage backends behind one interface (DESIGN §7): embedded SQLite or InfluxDB."""
+
+from __future__ import annotations
+
+import logging
+
+from linewatch.config import PlantConfig
+from linewatch.storage.base import Store, StoreError
+from linewatch.storage.sqlite import SqliteStore
+
+__all__ = ["SqliteStore", "Store", "StoreError", "open_store"]
+
+logger = logging.getLogger(__name__)
+
+
+def open_store(config: PlantConfig) -> Store:
+    """Open the writable store the config's ``storage.backend`` names."""
+    storage = config.storage
+    if storage.backend == "sqlite":
+        path = storage.sqlite.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logger.debug("opening sqlite store %s", path)
+        return SqliteStore(path)
+    if storage.backend == "influxdb":
+        raise NotImplementedError("InfluxDB backend: see issue 5")
+    raise ValueError(f"unknown storage backend {storage.backend!r}")
