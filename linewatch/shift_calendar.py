@@ -100,7 +100,7 @@ def _wall_to_utc(zone: ZoneInfo, date: dt.date, minutes: int) -> int:
             hi = mid
         else:
             lo = mid
-    return hi + 60
+    return hi
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +129,7 @@ class ShiftCalendar:
             for b in calendar.breaks
         ]
         self._holidays = frozenset(calendar.holidays)
-        self._midnights: dict[dt.date, int] = {}
+        self._days: dict[dt.date, tuple[int, bool]] = {}
         self._walls: dict[tuple[dt.date, int], int] = {}
         self._windows: dict[dt.date, tuple[tuple[int, int], ...]] = {}
         self._dates: dict[dt.date, tuple[tuple[ShiftInstance, tuple[_Seg, ...]], ...]] = {}
@@ -213,12 +213,15 @@ class ShiftCalendar:
     def _local_date(self, ts: int) -> dt.date:
         return dt.datetime.fromtimestamp(ts, self.zone).date()
 
-    def _midnight(self, date: dt.date) -> int:
-        found = self._midnights.get(date)
+    def _day(self, date: dt.date) -> tuple[int, bool]:
+        """(UTC of local midnight, whether the day is exactly 24 h) of local `date`."""
+        found = self._days.get(date)
         if found is None:
-            if len(self._midnights) >= _MAX_DATES:
-                self._midnights.clear()
-            found = self._midnights[date] = _wall_to_utc(self.zone, date, 0)
+            if len(self._days) >= _MAX_DATES:
+                self._days.clear()
+            midnight = _wall_to_utc(self.zone, date, 0)
+            following = _wall_to_utc(self.zone, date + _ONE_DAY, 0)
+            found = self._days[date] = (midnight, following - midnight == 86400)
         return found
 
     def _wall(self, date: dt.date, minutes: int) -> int:
@@ -226,10 +229,10 @@ class ShiftCalendar:
         if minutes >= _DAY_MIN:
             date += dt.timedelta(days=minutes // _DAY_MIN)
             minutes %= _DAY_MIN
-        midnight = self._midnight(date)
+        midnight, uniform = self._day(date)
         # A day of exactly 24 h keeps one offset throughout (tzdata has no zone that changes
         # its offset twice in a day), so only the days clocks change need zoneinfo per time.
-        if self._midnight(date + _ONE_DAY) - midnight == 86400:
+        if uniform:
             return midnight + minutes * 60
         key = (date, minutes)
         found = self._walls.get(key)
@@ -276,19 +279,22 @@ class ShiftCalendar:
 
     def _pieces(self, inst: ShiftInstance, weekday: str) -> tuple[_Seg, ...]:
         """Tile one instance with shift and break pieces."""
+        start, end = inst.start, inst.end
+        if not self._breaks:
+            return ((start, end, SHIFT, inst.shift_id, inst.date),)
         cuts: list[tuple[int, int]] = []
         # A break is a daily wall-clock window: any of its occurrences that overlaps the
         # instance counts (the next date's for a night shift, the previous date's for one
         # crossing into this instance's morning).
-        placed = [self._break_windows(inst.date + dt.timedelta(days=n)) for n in (-1, 0, 1)]
+        placed = (self._break_windows(inst.date - _ONE_DAY), self._break_windows(inst.date),
+                  self._break_windows(inst.date + _ONE_DAY))
         for i, brk in enumerate(self._breaks):
             if brk.days is not None and weekday not in brk.days:
                 continue
             for windows in placed:
-                lo = max(windows[i][0], inst.start)
-                hi = min(windows[i][1], inst.end)
-                if lo < hi:
-                    cuts.append((lo, hi))
+                lo, hi = windows[i]
+                if lo < end and hi > start:
+                    cuts.append((lo if lo > start else start, hi if hi < end else end))
         cuts.sort()
         pieces: list[_Seg] = []
         cursor = inst.start
