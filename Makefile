@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Debian packages of the real servers the integration tests talk to. Installed
 # when missing and we are root with apt; otherwise their tests skip locally
 # (and fail with CI=true).
-DEB_PACKAGES :=
+DEB_PACKAGES := mosquitto influxdb
 
 .PHONY: test demo lint bench clean system-packages
 

@@ -52,13 +52,10 @@ def parse_number(value: object) -> float | None:
     """Read a value as a number for a counter or meter role; None when it is not one."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        number = float(value)
-    else:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
     if number != number or number in (float("inf"), float("-inf")):
         return None
     return number

@@ -1,10 +1,13 @@
 """`linewatch replay`: recorded samples through the time model into a store (DESIGN §9, R3).
 
 The input is ``timestamp,asset,signal,value,quality`` CSV. Rows are applied in time order
-(file order among equal timestamps, S1). A bad row is reported with its line number and
-skipped; the summary counts every row read, applied and skipped, by reason. Each line's
-tracker resumes from the checkpoint in the store, so a replay can continue an earlier one
-and re-running a replay changes nothing.
+per line (file order among equal timestamps, S1). The file is streamed in windows of
+`SORT_WINDOW` rows, each sorted (stably) by time, so memory stays bounded and a file sorted
+by line and then by time, or only roughly in time order, replays as if fully sorted. A row
+older than what its line already applied is reported and skipped. A bad row is reported
+with its line number and skipped; the summary counts every row read, applied and skipped,
+by reason. Each line's tracker resumes from the checkpoint in the store, so a replay can
+continue an earlier one and re-running a replay changes nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ logger = logging.getLogger(__name__)
 
 COLUMNS = ("timestamp", "asset", "signal", "value", "quality")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ONE_MS = dt.timedelta(milliseconds=1)
 _QUALITY = {"good": Quality.GOOD, "": Quality.GOOD, "bad": Quality.BAD}
+# Rows sorted together; bounds memory (about 400 bytes a row) while tolerating disorder.
+SORT_WINDOW = 200_000
 # Samples per store transaction; each commit carries the trackers' checkpoints with it.
 BATCH_SAMPLES = 50_000
 MAX_REPORTED_ROWS = 50
@@ -64,7 +70,7 @@ def parse_timestamp(text: str) -> int:
     moment = dt.datetime.fromisoformat(text.strip())
     if moment.tzinfo is None:
         raise ValueError("needs an offset or Z")
-    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+    return (moment - _EPOCH) // _ONE_MS
 
 
 def read_samples(path: Path, config: PlantConfig, summary: ReplaySummary
@@ -88,7 +94,7 @@ def read_samples(path: Path, config: PlantConfig, summary: ReplaySummary
                              f"expected 5 columns, got {len(row)}")
                 continue
             ts_text, asset, signal, value = row[0], row[1].strip(), row[2].strip(), row[3]
-            quality_text = row[4].strip().lower() if len(row) == 5 else ""
+            quality_text = row[4].strip().lower() if len(row) == 5 and row[4] else ""
             try:
                 ts = parse_timestamp(ts_text)
             except ValueError:
@@ -109,11 +115,29 @@ def read_samples(path: Path, config: PlantConfig, summary: ReplaySummary
             yield lineno, Sample(ts, asset, signal, value, quality)
 
 
-def _sorted(rows: Iterable[tuple[int, Sample]]) -> list[tuple[int, Sample]]:
-    items = list(rows)
-    if any(items[i][1].ts > items[i + 1][1].ts for i in range(len(items) - 1)):
-        items.sort(key=lambda item: item[1].ts)  # stable: file order among equal timestamps
-    return items
+def _windows(rows: Iterable[tuple[int, Sample]]) -> Iterator[tuple[int, Sample]]:
+    """The rows, sorted by time within consecutive windows of SORT_WINDOW rows."""
+    window: list[tuple[int, Sample]] = []
+    ordered = True
+    last = -(2**63)
+    for item in rows:
+        ts = item[1].ts
+        if ts < last:
+            ordered = False
+        last = ts
+        window.append(item)
+        if len(window) >= SORT_WINDOW:
+            if not ordered:
+                window.sort(key=_ts)  # stable: file order among equal timestamps
+            yield from window
+            window, ordered, last = [], True, -(2**63)
+    if not ordered:
+        window.sort(key=_ts)
+    yield from window
+
+
+def _ts(item: tuple[int, Sample]) -> int:
+    return item[1].ts
 
 
 def raw_sample(sample: Sample, site: str) -> RawSample:
@@ -140,7 +164,8 @@ def replay(config: PlantConfig, store: Store, path: Path,
     summary = ReplaySummary()
     site = config.site.id
     trackers = open_trackers(config, store)
-    rows = _sorted(read_samples(path, config, summary))
+    resumed_ms = {line: t.last_ms for line, t in trackers.items()}
+    rows = _windows(read_samples(path, config, summary))
     pending: list[RawSample] = []
 
     def commit(final: bool) -> None:
@@ -166,8 +191,14 @@ def replay(config: PlantConfig, store: Store, path: Path,
             summary.skip(lineno, f"bad input ({err.kind})", err.detail)
             continue
         if skipped == "older":
-            summary.skip(lineno, "older than the line's checkpoint",
-                         "sample older than what this line already recorded")
+            before = resumed_ms[sample.asset]
+            if before is not None and sample.ts < before:
+                summary.skip(lineno, "older than the line's checkpoint",
+                             "sample older than what this line already recorded")
+            else:
+                summary.skip(lineno, "out of time order",
+                             f"sample older than an earlier sample of line {sample.asset} "
+                             f"more than {SORT_WINDOW} rows before it (sort the file by time)")
             continue
         if skipped == "duplicate":
             summary.skip(lineno, "duplicate of a recorded sample",

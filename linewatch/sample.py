@@ -27,4 +27,7 @@ class Sample:
 
     @property
     def good(self) -> bool:
-        return self.quality is Quality.GOOD
+        return self.quality is _GOOD
+
+
+_GOOD = Quality.GOOD
