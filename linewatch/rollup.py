@@ -7,6 +7,7 @@ never from averaged ratios.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 CATEGORIES = (
     "running",
@@ -138,9 +139,11 @@ class LineStatus:
     updated: int = 0
 
 
-@dataclass(slots=True)
-class RawSample:
-    """A sample as stored raw (lw_sample): millisecond timestamp, numeric or text value."""
+class RawSample(NamedTuple):
+    """A sample as stored raw (lw_sample): millisecond timestamp, numeric or text value.
+
+    A NamedTuple in the store's column order: the edge and a replay build one per sample.
+    """
 
     site: str
     line: str
