@@ -206,7 +206,10 @@ def replay(config: PlantConfig, store: Store, path: Path,
             continue
         summary.applied += 1
         if store_samples:
-            pending.append(raw_sample(sample, site))
+            value = sample.value
+            number = parse_number(value)
+            pending.append(RawSample(site, sample.asset, sample.signal, sample.ts, number,
+                                     None if number is not None else str(value), sample.good))
         done += 1
         if done % BATCH_SAMPLES == 0:
             commit(final=False)

@@ -230,7 +230,6 @@ _CHECKPOINT_UPSERT = "INSERT OR REPLACE INTO lw_checkpoint (site, line, data) VA
 _minute_row = attrgetter(*MINUTE_COLUMNS)
 _stop_row = attrgetter(*STOP_COLUMNS)
 _status_row = attrgetter(*STATUS_COLUMNS)
-_sample_row = attrgetter(*SAMPLE_COLUMNS)
 
 
 class SqliteStore:
@@ -364,7 +363,8 @@ class SqliteStore:
             if batch.statuses:
                 cur.executemany(_STATUS_UPSERT, map(_status_row, batch.statuses))
             if batch.samples:
-                cur.executemany(_SAMPLE_INSERT, map(_sample_row, batch.samples))
+                # RawSample is a NamedTuple in column order: it is the row already.
+                cur.executemany(_SAMPLE_INSERT, batch.samples)
             if checkpoint_rows:
                 cur.executemany(_CHECKPOINT_UPSERT, checkpoint_rows)
         logger.debug(
