@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import typer
 
@@ -160,6 +162,83 @@ def _kpi_table(config: PlantConfig, rows: list[dict], by: str | None) -> str:
         lines.append("! performance above 100%: the configured ideal cycle is slower than "
                      "the line runs")
     return "\n".join(lines)
+
+
+@app.command("simulate")
+def simulate_command(
+    config_file: Path = typer.Option(..., "--config", help="Plant config YAML."),
+    opcua_port: int = typer.Option(None, "--opcua-port", help="Serve OPC UA on this port."),
+    mqtt: str = typer.Option(None, "--mqtt", help="Publish to this broker, HOST:PORT."),
+    seed: int = typer.Option(1, "--seed", help="Random seed; the same seed gives the same lines."),
+    speed: float = typer.Option(1.0, "--speed", help="Simulated seconds per wall second."),
+) -> None:
+    """Run the simulated PLC lines live behind an OPC UA server and MQTT (docs/simulator.md)."""
+    raise typer.Exit(_component("simulator.cli").simulate_command(
+        config_file, opcua_port, mqtt, seed, speed=speed))
+
+
+@app.command("backfill")
+def backfill_command(
+    config_file: Path = typer.Option(..., "--config", help="Plant config YAML."),
+    start: str = typer.Option(..., "--from", help="First day (date or ISO time, site time)."),
+    end: str = typer.Option(..., "--to", help="End, exclusive."),
+    seed: int = typer.Option(1, "--seed", help="Random seed."),
+) -> None:
+    """Generate simulated history through the time model into the store, fast-forward."""
+    raise typer.Exit(_component("simulator.cli").backfill_command(config_file, start, end, seed))
+
+
+def _component(name: str) -> ModuleType:
+    """Load a component package on demand: the core never imports simulator, edge or dashboard
+    (DESIGN §1), the one console script still reaches them."""
+    return importlib.import_module(name)
+
+
+storage_app = typer.Typer(help="Create and check the configured store.", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
+
+
+@storage_app.command("init")
+def storage_init(
+    config_file: Path = typer.Option(..., "--config", help="Plant config YAML."),
+    retention_days: int = typer.Option(
+        0, "--retention-days", min=0,
+        help="InfluxDB 2.x: retention of a new bucket in days (0 = keep for ever)."),
+) -> None:
+    """Create the SQLite file, the InfluxDB 1.x database or the 2.x bucket if missing."""
+    from linewatch.storage import StoreError
+    from linewatch.storage.admin import init_storage
+
+    config = load_or_exit(config_file)
+    try:
+        message = init_storage(config, retention_days=retention_days or None)
+    except ConfigError as err:  # a secret's environment variable or file is missing
+        typer.echo(f"config error:\n{err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except StoreError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(message)
+
+
+@storage_app.command("check")
+def storage_check(
+    config_file: Path = typer.Option(..., "--config", help="Plant config YAML."),
+) -> None:
+    """Report reachability, authentication and version of the store (exit 1 if a check fails)."""
+    from linewatch.storage.admin import check_storage
+
+    config = load_or_exit(config_file)
+    try:
+        checks = check_storage(config)
+    except ConfigError as err:
+        typer.echo(f"config error:\n{err}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(f"storage backend {config.storage.backend} ({config_file})")
+    for name, ok, detail in checks:
+        typer.echo(f"  {'ok  ' if ok else 'FAIL'} {name:<10} {detail}")
+    if not all(ok for _, ok, _ in checks):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

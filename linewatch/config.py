@@ -263,6 +263,8 @@ class Simulation(_Model):
     energy_kw_idle: float = Field(3.0, ge=0)
     counter_resets_per_week: float = Field(0.5, ge=0)
     telemetry_interval_s: float = Field(5.0, gt=0)
+    overtime_probability: float = Field(0.0, ge=0, le=1)  # chance a shift runs on past its end
+    overtime_h: float = Field(2.0, gt=0)  # longest overtime after a shift, in hours
     after_upgrade: SimulationAfterUpgrade = Field(default_factory=SimulationAfterUpgrade)
 
 

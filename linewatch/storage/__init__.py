@@ -22,5 +22,11 @@ def open_store(config: PlantConfig) -> Store:
         logger.debug("opening sqlite store %s", path)
         return SqliteStore(path)
     if storage.backend == "influxdb":
-        raise NotImplementedError("InfluxDB backend: see issue 5")
+        # Imported here: the SQLite-only edge and dashboard never load the InfluxDB code.
+        from linewatch.storage.influx import InfluxStore
+
+        assert storage.influxdb is not None  # the config model guarantees the block
+        store = InfluxStore.from_config(storage.influxdb)
+        logger.debug("opening influxdb store %r", store)
+        return store
     raise ValueError(f"unknown storage backend {storage.backend!r}")

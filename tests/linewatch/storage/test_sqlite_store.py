@@ -565,7 +565,13 @@ def test_open_store_opens_sqlite_creating_parent_directories(tmp_path: Path) -> 
     assert path.exists()
 
 
-def test_open_store_influxdb_is_not_implemented_yet() -> None:
+def test_open_store_influxdb_opens_the_influx_backend_not_sqlite() -> None:
+    from linewatch.storage.influx import InfluxStore
+
     config = _config({"backend": "influxdb", "influxdb": {"api": "v1", "database": "lw"}})
-    with pytest.raises(NotImplementedError, match="InfluxDB"):
-        open_store(config)
+    store = open_store(config)
+    try:
+        assert isinstance(store, InfluxStore)
+        assert isinstance(store, Store)
+    finally:
+        store.close()
