@@ -34,9 +34,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: $(STAMP)
+bench: $(STAMP) system-packages
 	$(PY) bench/bench_replay.py
 	$(PY) bench/bench_kpi.py
+	$(PY) bench/bench_backfill.py
+	$(PY) bench/bench_influx.py
 
 demo: $(STAMP)
 	@echo "make demo is coming (simulator and dashboard issues): see README"

@@ -165,6 +165,11 @@ def simulate_command(config_path: Path, opcua_port: int | None, mqtt: str | None
     except OSError as err:
         _error(f"cannot serve: {err}")
         return EXIT_ERROR
+    except Exception as err:  # a publisher that cannot start (broker down, port taken)
+        if type(err).__module__.startswith("simulator."):
+            _error(f"cannot serve: {err}")
+            return EXIT_ERROR
+        raise
     return EXIT_OK
 
 
