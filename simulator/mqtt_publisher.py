@@ -35,6 +35,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from linewatch.config import COUNT_ROLES, Line, MqttSource, PlantConfig, SignalSource, read_secret
+from linewatch.json_path import parse_json_path
 from linewatch.sample import Sample
 from linewatch.sparkplug.codec import (
     BDSEQ_METRIC,
@@ -86,16 +87,6 @@ class PublisherStats:
     invalid: int = 0  # values that cannot be published (no JSON/Sparkplug form)
     dropped_offline: int = 0  # Sparkplug data not sent while the node was offline
     births: int = 0  # NBIRTH messages (rebirths included)
-
-
-def parse_json_path(path: str) -> tuple[str, ...]:
-    """``$`` → () (the whole payload); ``$.a.b`` → ("a", "b"). Nothing else is supported."""
-    if path == "$":
-        return ()
-    keys = tuple(path[2:].split(".")) if path.startswith("$.") else ()
-    if not keys or any(not key or "[" in key or "]" in key for key in keys):
-        raise ValueError(f"expected a JSON path $ or $.key[.key…] (no arrays), got {path!r}")
-    return keys
 
 
 def _expand(template: str, line: Line) -> str:
