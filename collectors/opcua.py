@@ -104,7 +104,7 @@ class OpcuaCollector:
         max_backoff_s: float = 5.0,
         keepalive_s: float = 1.0,
         request_timeout_s: float = 4.0,
-        queue_size: int = 10,
+        queue_size: int | None = None,
         deadband: float | None = None,
         max_items_per_call: int | None = None,
         application_uri: str | None = None,
@@ -115,12 +115,14 @@ class OpcuaCollector:
         if source.auth is not None and password is None:
             password = read_secret(source.auth.password_env, source.auth.password_file)
         self._password = password
-        self.pki_dir = pki_dir or Path("data/pki/collector") / source.id
+        # Arguments override the source's config keys (tests and tools); the config is the rule.
+        self.pki_dir = pki_dir or source.pki_dir or Path("data/pki/collector") / source.id
         self.max_backoff_s = max_backoff_s
         self.keepalive_s = keepalive_s
         self.request_timeout_s = request_timeout_s
-        self.queue_size = queue_size
-        self.deadband = deadband  # absolute deadband for telemetry-only nodes (subscribe mode)
+        self.queue_size = queue_size if queue_size is not None else source.queue_size
+        # absolute deadband for telemetry-only nodes (subscribe mode)
+        self.deadband = deadband if deadband is not None else source.deadband
         self._handle = 0  # client handles of monitored items
         # client-side cap on nodes per Read / CreateMonitoredItems, below the server's limits
         self.max_items_per_call = max_items_per_call

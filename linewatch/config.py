@@ -325,6 +325,9 @@ class OpcuaSource(_Model):
     mode: Literal["subscribe", "poll"] = "subscribe"
     interval_ms: int = Field(500, ge=10)
     timestamp: Literal["source", "server", "received"] = "source"
+    queue_size: int = Field(10, ge=1)  # values a server keeps per monitored item between publishes
+    deadband: float | None = Field(None, ge=0)  # absolute; telemetry-only nodes, subscribe mode
+    pki_dir: Path | None = None  # own certificate and rejected server certificates
     security: OpcuaSecurity = Field(default_factory=OpcuaSecurity)
     auth: Auth | None = None
 

@@ -426,3 +426,34 @@ async def test_secure_untrusted_server_certificate(secure: tuple[SimOpcuaServer,
     assert col.stats.connects == 0
     assert "not in trust_dir" in (col.stats.last_error or "")
     assert list((tmp_path / "pki-collector" / "rejected").glob("*.der"))
+
+
+def test_source_config_keys_queue_size_deadband_and_pki_dir_reach_the_collector(
+        tmp_path: Path) -> None:
+    config = parse_config(f"""
+site: {{id: t}}
+products: [{{id: P, ideal_cycle_s: 10}}]
+lines:
+  - id: L1
+    default_product: P
+    state_map: {{"1": running}}
+    signals:
+      state: {{source: plc, node: "ns=2;s=L1.State"}}
+sources:
+  opcua:
+    - id: plc
+      endpoint: "opc.tcp://127.0.0.1:4840"
+      queue_size: 25
+      deadband: 0.5
+      pki_dir: {tmp_path / "pki"}
+""", "keys.yaml")
+    source = config.sources.opcua[0]
+
+    async def ignore(_samples: list[Sample]) -> None:
+        return None
+
+    collector = OpcuaCollector(config, source, ignore)
+    assert (collector.queue_size, collector.deadband) == (25, 0.5)
+    assert collector.pki_dir == tmp_path / "pki"
+    # A constructor argument still overrides the config (tools and tests).
+    assert OpcuaCollector(config, source, ignore, queue_size=3).queue_size == 3
