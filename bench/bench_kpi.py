@@ -32,7 +32,7 @@ import bench_replay as plant  # the plant process and machine facts of the repla
 from linewatch.config import PlantConfig
 from linewatch.kpi_query import kpi_rows
 from linewatch.line_model import LineModel
-from linewatch.rollup import ADDITIVE_FIELDS, MinuteRecord, WriteBatch
+from linewatch.rollup import ADDITIVE_FIELDS, CATEGORY_FIELDS, MinuteRecord, WriteBatch
 from linewatch.shift_calendar import ShiftCalendar
 from linewatch.storage.sqlite import SqliteStore
 
@@ -125,18 +125,7 @@ def minute_records(config: PlantConfig, days: int) -> list[MinuteRecord]:
     for rec in out:
         if rec.energy_kwh is not None:
             rec.energy_kwh = round(rec.energy_kwh, 4)
-        assert rec.span_s == sum(
-            getattr(rec, f"{c}_s")
-            for c in (
-                "running",
-                "micro_stop",
-                "setup",
-                "unplanned_stop",
-                "planned_stop",
-                "no_data",
-                "unscheduled",
-            )
-        ), rec
+        assert rec.span_s == sum(getattr(rec, name) for name in CATEGORY_FIELDS), rec
     return out
 
 

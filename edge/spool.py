@@ -17,15 +17,22 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from linewatch.config import ROLES
-from linewatch.rollup import LineStatus, MinuteRecord, RawSample, StopEvent, WriteBatch
+from linewatch.rollup import (
+    LineStatus,
+    MinuteRecord,
+    RawSample,
+    StopEvent,
+    WriteBatch,
+    checkpoint_site,
+)
+from linewatch.storage.sqlite import write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -109,28 +116,15 @@ class Spool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
-            cur = self._conn.cursor()
-            try:
-                cur.execute("BEGIN IMMEDIATE")
-                try:
-                    yield cur
-                except BaseException:
-                    if self._conn.in_transaction:
-                        cur.execute("ROLLBACK")
-                    raise
-                cur.execute("COMMIT")
-            finally:
-                cur.close()
+    def _transaction(self) -> AbstractContextManager[sqlite3.Cursor]:
+        return write_transaction(self._conn, self._lock)
 
     # --- the pipeline's side --------------------------------------------------------------
 
     def append(self, batch: WriteBatch) -> int:
         """Commit the batch's records and checkpoints in one transaction; return the last id."""
         # Built before BEGIN: a bad checkpoint fails without touching the file.
-        checkpoints = [(line, _checkpoint_site(line, data), json.dumps(data))
+        checkpoints = [(line, checkpoint_site(line, data), json.dumps(data))
                        for line, data in batch.checkpoints.items()]
         rows: list[tuple[Any, ...]] = []
         rows += [(MINUTE, 0, json.dumps(_minute_fields(r)), *_NO_SAMPLE) for r in batch.minutes]
@@ -304,9 +298,3 @@ class Spool:
 
 _NO_SAMPLE = (None,) * 7
 
-
-def _checkpoint_site(line: str, data: dict[str, Any]) -> str:
-    site = data.get("site")
-    if not isinstance(site, str) or not site:
-        raise ValueError(f"checkpoint of line {line!r} has no 'site' key (expected the site id)")
-    return site

@@ -140,13 +140,6 @@ def _ts(item: tuple[int, Sample]) -> int:
     return item[1].ts
 
 
-def raw_sample(sample: Sample, site: str) -> RawSample:
-    number = parse_number(sample.value)
-    text = None if number is not None else str(sample.value)
-    return RawSample(site=site, line=sample.asset, signal=sample.signal, ts_ms=sample.ts,
-                     value=number, text=text, good=sample.good)
-
-
 def open_trackers(config: PlantConfig, store: Store) -> dict[str, LineTracker]:
     calendar = ShiftCalendar(config.calendar, config.site.zone())
     trackers = {}

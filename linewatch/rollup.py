@@ -7,7 +7,7 @@ never from averaged ratios.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 CATEGORIES = (
     "running",
@@ -168,3 +168,11 @@ class WriteBatch:
     def __bool__(self) -> bool:
         return bool(self.minutes or self.stops or self.deleted_stops or self.statuses
                     or self.samples or self.checkpoints)
+
+
+def checkpoint_site(line: str, data: dict[str, Any]) -> str:
+    """The site a checkpoint belongs to: the tracker puts it into the checkpoint itself."""
+    site = data.get("site")
+    if not isinstance(site, str) or not site:
+        raise ValueError(f"checkpoint of line {line!r} has no 'site' key (expected the site id)")
+    return site

@@ -21,7 +21,7 @@ from linewatch.kpi_query import WindowError, parse_time
 from linewatch.storage import open_store
 from linewatch.storage.base import StoreError
 from simulator.backfill import BackfillError, backfill, day_edges
-from simulator.publisher import Publisher
+from simulator.publisher import Publisher, PublisherError
 from simulator.runner import run_realtime
 
 __all__ = ["backfill_command", "build_publishers", "simulate_command"]
@@ -165,11 +165,9 @@ def simulate_command(config_path: Path, opcua_port: int | None, mqtt: str | None
     except OSError as err:
         _error(f"cannot serve: {err}")
         return EXIT_ERROR
-    except Exception as err:  # a publisher that cannot start (broker down, port taken)
-        if type(err).__module__.startswith("simulator."):
-            _error(f"cannot serve: {err}")
-            return EXIT_ERROR
-        raise
+    except PublisherError as err:  # a broker that cannot be reached
+        _error(f"cannot serve: {err}")
+        return EXIT_ERROR
     return EXIT_OK
 
 

@@ -57,6 +57,7 @@ from linewatch.sparkplug.codec import (
     parse_topic,
     topic,
 )
+from simulator.publisher import PublisherError
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ KEEPALIVE_S = 30
 _INT32 = (-(2**31), 2**31 - 1)
 
 
-class MqttPublishError(Exception):
+class MqttPublishError(PublisherError):
     """The publisher could not connect to the broker (refused, unreachable or timed out)."""
 
 

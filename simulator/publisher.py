@@ -15,6 +15,10 @@ from linewatch.sample import Sample
 __all__ = ["Publisher"]
 
 
+class PublisherError(Exception):
+    """A publisher that cannot serve: its broker or port cannot be reached or bound."""
+
+
 class Publisher(Protocol):
     """Something that makes simulated samples visible to a collector."""
 

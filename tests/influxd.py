@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.servers import missing_server, wait_until
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
@@ -43,9 +44,7 @@ def require_influxd() -> str:
     if binary is None:
         message = ("influxd not found: install the Debian package 'influxdb' "
                    "(make test does so when run as root with apt)")
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_server(message)
     return binary
 
 
@@ -56,13 +55,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Any, timeout_s: float, what: str, interval_s: float = 0.02) -> None:
-    """Poll condition() until it is true; fail with `what` after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 @dataclass

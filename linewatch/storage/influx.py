@@ -42,6 +42,7 @@ from linewatch.rollup import (
     StopEvent,
     Totals,
     WriteBatch,
+    checkpoint_site,
 )
 from linewatch.storage.base import StoreError
 
@@ -196,7 +197,7 @@ class InfluxStore:
         # Last occurrence of a key wins, as in SqliteStore.
         minutes = list({record.key: record for record in batch.minutes}.values())
         # Checked before anything is sent: a bad checkpoint fails without writing.
-        checkpoints = [(_checkpoint_site(line, data), line,
+        checkpoints = [(checkpoint_site(line, data), line,
                         json.dumps(data, separators=(",", ":")))
                        for line, data in batch.checkpoints.items()]
         samples = _first_per_key(batch.samples)
@@ -761,12 +762,6 @@ def _first_per_key(samples: list[RawSample]) -> list[RawSample]:
             out.append(sample)
     return out
 
-
-def _checkpoint_site(line: str, data: dict[str, Any]) -> str:
-    site = data.get("site")
-    if not isinstance(site, str) or not site:
-        raise ValueError(f"checkpoint of line {line!r} has no 'site' key (expected the site id)")
-    return site
 
 
 # --- reading helpers ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from linewatch.rollup import (
     StopEvent,
     Totals,
     WriteBatch,
+    checkpoint_site,
 )
 from linewatch.storage.base import StoreError
 
@@ -232,6 +233,27 @@ _stop_row = attrgetter(*STOP_COLUMNS)
 _status_row = attrgetter(*STATUS_COLUMNS)
 
 
+@contextmanager
+def write_transaction(conn: sqlite3.Connection,
+                      lock: threading.Lock | threading.RLock) -> Iterator[sqlite3.Cursor]:
+    """One all-or-nothing write on a connection opened with ``isolation_level=None``."""
+    with lock:
+        cur = conn.cursor()
+        try:
+            # IMMEDIATE takes the write lock up front, so a busy file fails (after the busy
+            # timeout) before any statement ran rather than at COMMIT.
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                if conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+
 class SqliteStore:
     """The Store on one SQLite file; safe to share between threads of one process."""
 
@@ -305,23 +327,11 @@ class SqliteStore:
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
         if self.readonly:
             raise StoreError(f"{self.path}: opened read-only, cannot write")
-        with self._lock:
-            cur = self._conn.cursor()
-            try:
-                # IMMEDIATE takes the write lock up front, so a busy file fails (after the
-                # busy timeout) before any statement ran rather than at COMMIT.
-                cur.execute("BEGIN IMMEDIATE")
-                try:
-                    yield cur
-                except BaseException:
-                    if self._conn.in_transaction:
-                        cur.execute("ROLLBACK")
-                    raise
-                cur.execute("COMMIT")
-            except sqlite3.Error as err:
-                raise StoreError(f"{self.path}: write failed ({err})") from err
-            finally:
-                cur.close()
+        try:
+            with write_transaction(self._conn, self._lock) as cur:
+                yield cur
+        except sqlite3.Error as err:
+            raise StoreError(f"{self.path}: write failed ({err})") from err
 
     def _query(self, sql: str, params: Sequence[Any]) -> list[Any]:
         with self._lock:
@@ -344,7 +354,7 @@ class SqliteStore:
         quarters = sorted({(site, line, ts - ts % QUARTER_S) for site, line, ts, _, _ in latest})
         # Serialise before BEGIN: a bad checkpoint fails without touching the file.
         checkpoint_rows = [
-            (_checkpoint_site(line, data), line, json.dumps(data, separators=(",", ":")))
+            (checkpoint_site(line, data), line, json.dumps(data, separators=(",", ":")))
             for line, data in batch.checkpoints.items()
         ]
         with self._transaction() as cur:
@@ -485,10 +495,3 @@ def _split_bucket(idx: int, start: int, end: int) -> list[tuple[int, int, int, i
         ranges.append((idx, 0, last, end))
     return ranges
 
-
-def _checkpoint_site(line: str, data: dict[str, Any]) -> str:
-    """The site a checkpoint belongs to: the tracker puts it into the checkpoint itself."""
-    site = data.get("site")
-    if not isinstance(site, str) or not site:
-        raise ValueError(f"checkpoint of line {line!r} has no 'site' key (expected the site id)")
-    return site

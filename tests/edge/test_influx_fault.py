@@ -19,7 +19,8 @@ from edge.sinks import DrainResult, StoreSink, drain
 from edge.spool import Spool
 from linewatch.rollup import LineStatus, MinuteRecord, RawSample, StopEvent, WriteBatch
 from linewatch.storage.influx import InfluxStore
-from tests.influxd import Influxd, running_influxd, wait_until
+from tests.influxd import Influxd, running_influxd
+from tests.servers import wait_until
 
 T0 = 1_704_067_200
 LINES = ("L1", "L2")

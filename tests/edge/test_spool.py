@@ -21,7 +21,8 @@ from edge.spool import Spool
 from linewatch.rollup import LineStatus, MinuteRecord, RawSample, StopEvent, WriteBatch
 from linewatch.storage import SqliteStore
 from linewatch.storage.influx import InfluxStore
-from tests.influxd import free_port, wait_until
+from tests.influxd import free_port
+from tests.servers import wait_until
 
 T0 = 1_704_067_200
 MS = T0 * 1000

@@ -16,6 +16,7 @@ import pytest
 from asyncua import Client
 
 from tests.mosquitto import Mosquitto, free_port, start_mosquitto
+from tests.servers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "config" / "demo.yaml"
@@ -82,11 +83,9 @@ def test_simulate_serves_live_opcua_and_mqtt_and_stops_cleanly_on_sigterm(
         first, later = asyncio.run(_counter_changes(
             f"opc.tcp://127.0.0.1:{port}", "urn:linewatch:sim", "L1.Count.Total", 60))
         assert later != first
-        deadline = time.monotonic() + 30
-        while not any(t.startswith("kt01/L2/") for t in received) \
-                or not any(t.startswith("spBv1.0/") for t in received):
-            assert time.monotonic() < deadline, f"MQTT topics seen: {sorted(set(received))}"
-            time.sleep(0.1)
+        wait_until(lambda: any(t.startswith("kt01/L2/") for t in received)
+                   and any(t.startswith("spBv1.0/") for t in received),
+                   30, "the L2 JSON topics and the Sparkplug topics")
     finally:
         subscriber.loop_stop()
         process.send_signal(signal.SIGTERM)

@@ -42,6 +42,7 @@ from linewatch.sparkplug.codec import (
     topic,
 )
 from simulator.mqtt_publisher import MqttPublishError, SimMqttPublisher, parse_json_path
+from tests import servers
 from tests.mosquitto import Mosquitto, free_port, start_mosquitto
 
 T0 = 1_780_000_000_000  # epoch ms of the first simulated sample
@@ -123,10 +124,7 @@ def run(coro: Coroutine[Any, Any, None]) -> None:
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+    servers.wait_until(condition, timeout_s, "the condition")
 
 
 class Subscriber:
